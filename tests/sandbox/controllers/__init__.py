@@ -1,0 +1,1 @@
+"""The sandbox's controllers (kube-controller-manager's job)."""

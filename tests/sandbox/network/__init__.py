@@ -1,0 +1,1 @@
+"""Sandbox networking: loopback addresses for pods and Services, Service proxies, ingress."""
