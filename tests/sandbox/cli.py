@@ -212,6 +212,29 @@ def _count_objects(endpoints):
     return counts
 
 
+def ctl(args):
+    """Stop or start a part of a running sandbox (postgres, redis, prometheus)."""
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    endpoints = _endpoints(os.path.abspath(args.state_dir))
+    if not endpoints:
+        print("no sandbox running in %s" % args.state_dir, file=sys.stderr)
+        return 3
+    request = urllib.request.Request(
+        "%s/sandbox/control/%s/%s" % (endpoints["api_url"], args.part, args.action), method="POST",
+        headers={"Authorization": "Bearer " + endpoints["token"]})
+    context = ssl.create_default_context(cafile=endpoints["ca_cert"])
+    try:
+        with urllib.request.urlopen(request, context=context, timeout=60) as response:
+            print(response.read().decode())
+            return 0
+    except urllib.error.HTTPError as err:
+        print("sandbox refused: %s" % err.read().decode(), file=sys.stderr)
+        return 1
+
+
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "load":
@@ -233,6 +256,10 @@ def main(argv=None):
         if name == "status":
             p.add_argument("--json", action="store_true")
     sub.add_parser("load", help="generate HTTP load (see: load --help)")
+    p_ctl = sub.add_parser("ctl", help="stop or start a part of a running sandbox")
+    p_ctl.add_argument("--state-dir", default=os.environ.get("SANDBOX_STATE_DIR", DEFAULT_STATE_DIR))
+    p_ctl.add_argument("part", choices=["postgres", "redis", "prometheus"])
+    p_ctl.add_argument("action", choices=["stop", "start"])
     args = parser.parse_args(argv)
     if args.command == "up":
         return up(args)
@@ -240,6 +267,8 @@ def main(argv=None):
         return down(args)
     if args.command == "status":
         return status(args)
+    if args.command == "ctl":
+        return ctl(args)
     if args.command == "serve":
         from .supervisor import serve
         return serve(os.path.abspath(args.state_dir))

@@ -69,7 +69,7 @@ class Sandbox:
             self.components.append(component)
         self.kubelet = self._make_kubelet()
         self.kubelet.start()
-        self._write_endpoints()
+        self.write_endpoints()
 
     def _optional_components(self):
         """Part 2's components (dependencies, networking, Prometheus), when present."""
@@ -129,7 +129,7 @@ class Sandbox:
             "readonly_context": "sandbox-readonly",
         })
 
-    def _write_endpoints(self):
+    def write_endpoints(self):
         self.endpoints.update({
             "state_dir": self.config.state_dir,
             "pid": os.getpid(),

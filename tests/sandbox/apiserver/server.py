@@ -58,6 +58,7 @@ class ApiServer:
         self.users = users
         self.address = address
         self.requests = 0
+        self.control = None   # async fn(part, action) -> dict, set by the sandbox's components
 
     def app(self):
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -89,6 +90,8 @@ class ApiServer:
             if path.startswith("/openapi/"):
                 raise errors.ApiError(404, "NotFound", "the sandbox serves OpenAPI v3 only")
             parts = path.strip("/").split("/")
+            if parts[0] == "sandbox":
+                return await self._sandbox_control(request, user, parts)
             if parts[0] == "api" and len(parts) >= 2:
                 group, version, rest = "", parts[1], parts[2:]
             elif parts[0] == "apis" and len(parts) >= 2:
@@ -107,6 +110,16 @@ class ApiServer:
         except Exception as err:  # pragma: no cover - a bug in the sandbox
             log.exception("internal error on %s %s", request.method, request.path)
             return _error(errors.ApiError(500, "InternalError", "sandbox internal error: %s" % err))
+
+    async def _sandbox_control(self, request, user, parts):
+        """POST /sandbox/control/<part>/<stop|start>: test hooks (stop Redis, Prometheus...)."""
+        if request.method != "POST" or len(parts) != 4 or parts[1] != "control":
+            raise errors.ApiError(404, "NotFound", "unknown sandbox path %s" % request.path)
+        if user.read_only:
+            raise errors.forbidden("the read-only user cannot control the sandbox")
+        if self.control is None:
+            raise errors.ApiError(404, "NotFound", "this sandbox has no controllable parts")
+        return _json(await self.control(parts[2], parts[3]))
 
     def _authenticate(self, request):
         header = request.headers.get("Authorization", "")
@@ -218,8 +231,6 @@ class ApiServer:
 
     def _list(self, request, res, namespace):
         label, field = self._selectors(request, res)
-        if namespace:
-            self.store._require_namespace(res, namespace)
         items, rv = self.store.list(res, namespace, label, field)
         meta = {"resourceVersion": rv}
         limit = int(request.query.get("limit") or 0)
