@@ -67,10 +67,9 @@ integration: venv
 molecule: venv
 	cd $(CURDIR) && $(BIN)/molecule test -s default
 
+VERSION ?= v1.3.0
 demo: venv
-	$(BIN)/python -m tests.sandbox up --state-dir $(SANDBOX_STATE_DIR)
-	$(BIN)/ansible-playbook playbooks/bootstrap.yml
-	$(BIN)/ansible-playbook playbooks/canary.yml -e version=v1.3.0
+	$(BIN)/python -m tests.sandbox demo --state-dir $(SANDBOX_STATE_DIR) --version $(VERSION)
 
 demo-down: venv
 	$(BIN)/python -m tests.sandbox down --state-dir $(SANDBOX_STATE_DIR)

@@ -114,10 +114,48 @@ def _sandbox_processes(sandbox_id):
     return found
 
 
+def _recorded_processes(state_dir):
+    """The dependency servers endpoints.json names, while they still run from ``state_dir``.
+    redis-server writes its process title over its environment, so SANDBOX_ID cannot find it."""
+    import psutil
+
+    found = []
+    endpoints = _endpoints(state_dir)
+    for part in ("redis", "postgres"):
+        pid = (endpoints.get(part) or {}).get("pid")
+        if not pid:
+            continue
+        try:
+            proc = psutil.Process(pid)
+            cwd = proc.cwd()
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+        if os.path.commonpath([os.path.abspath(cwd), state_dir]) == state_dir:
+            found.append(proc)
+    return found
+
+
+def _leftovers(state_dir):
+    seen = {proc.pid: proc for proc in _sandbox_processes(_endpoints(state_dir).get("sandbox_id"))}
+    for proc in _recorded_processes(state_dir):
+        seen.setdefault(proc.pid, proc)
+    return list(seen.values())
+
+
+def _kill(procs):
+    import psutil
+
+    for proc in procs:
+        try:
+            proc.kill()
+        except psutil.NoSuchProcess:
+            pass
+    psutil.wait_procs(procs, timeout=5)
+
+
 def _stop(state_dir, pid, timeout=30.0):
     import psutil
 
-    sandbox_id = _endpoints(state_dir).get("sandbox_id")
     try:
         os.kill(pid, signal.SIGTERM)
     except ProcessLookupError:
@@ -125,10 +163,9 @@ def _stop(state_dir, pid, timeout=30.0):
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            break
-        if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                break
+        except psutil.NoSuchProcess:
             break
         time.sleep(0.05)
     else:
@@ -137,13 +174,8 @@ def _stop(state_dir, pid, timeout=30.0):
         except ProcessLookupError:
             pass
     # Whatever the daemon did not stop (it was killed, or a child ignored SIGTERM) goes now.
-    leftovers = _sandbox_processes(sandbox_id)
-    for proc in leftovers:
-        try:
-            proc.kill()
-        except psutil.NoSuchProcess:
-            pass
-    psutil.wait_procs(leftovers, timeout=5)
+    leftovers = _leftovers(state_dir)
+    _kill(leftovers)
     return len(leftovers)
 
 
@@ -151,9 +183,8 @@ def down(args):
     state_dir = os.path.abspath(args.state_dir)
     pid = _pid(state_dir)
     if pid is None:
-        leftovers = _sandbox_processes(_endpoints(state_dir).get("sandbox_id"))
-        for proc in leftovers:
-            proc.kill()
+        leftovers = _leftovers(state_dir)
+        _kill(leftovers)
         print("no sandbox running in %s%s" % (state_dir, " (killed %d leftover processes)" % len(leftovers) if leftovers else ""))
         return 0
     started = time.time()
@@ -240,6 +271,9 @@ def main(argv=None):
     if argv and argv[0] == "load":
         from .load import main as load_main
         return load_main(argv[1:])
+    if argv and argv[0] == "demo":
+        from .demo import main as demo_main
+        return demo_main(argv[1:])
     parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     p_up = sub.add_parser("up", help="start the sandbox in the background and wait until it answers")
@@ -256,6 +290,7 @@ def main(argv=None):
         if name == "status":
             p.add_argument("--json", action="store_true")
     sub.add_parser("load", help="generate HTTP load (see: load --help)")
+    sub.add_parser("demo", help="bootstrap the application and run the canary playbook under load (make demo)")
     p_ctl = sub.add_parser("ctl", help="stop or start a part of a running sandbox")
     p_ctl.add_argument("--state-dir", default=os.environ.get("SANDBOX_STATE_DIR", DEFAULT_STATE_DIR))
     p_ctl.add_argument("part", choices=["postgres", "redis", "prometheus"])
