@@ -301,8 +301,8 @@ def pod_summary(report):
         for state_name in ("waiting", "terminated"):
             state = c.get(state_name)
             if state and state.get("reason"):
-                parts.append("container %s %s %s%s" % (c["name"], state_name, state["reason"],
-                                                        " (%s)" % state["message"] if state.get("message") else ""))
+                detail = " (%s)" % state["message"] if state.get("message") else ""
+                parts.append("container %s %s %s%s" % (c["name"], state_name, state["reason"], detail))
         if c.get("restart_count"):
             parts.append("container %s restarted %d times" % (c["name"], c["restart_count"]))
     return "pod %s %s%s: %s" % (report["name"], report["phase"], ", ready" if report["ready"] else ", not ready",
