@@ -157,33 +157,12 @@ events:
   elements: dict
 """
 
-import copy
-
-from ansible.module_utils.basic import AnsibleModule, missing_required_lib
-
-from ansible_collections.llm_research_lab.deploy.plugins.module_utils.errors import DeployError
-from ansible_collections.llm_research_lab.deploy.plugins.module_utils.k8s import (
-    HAS_KUBERNETES, KUBERNETES_IMPORT_ERROR, K8S_AUTH_ARG_SPEC, Client)
+from ansible_collections.llm_research_lab.deploy.plugins.module_utils.k8s_module import run_k8s_module
 from ansible_collections.llm_research_lab.deploy.plugins.module_utils.rollout import ROLLOUT_ARG_SPEC, run
 
 
-def argument_spec():
-    spec = copy.deepcopy(K8S_AUTH_ARG_SPEC)
-    spec.update(copy.deepcopy(ROLLOUT_ARG_SPEC))
-    return spec
-
-
 def main():
-    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    if not HAS_KUBERNETES:
-        module.fail_json(msg=missing_required_lib("kubernetes"), exception=KUBERNETES_IMPORT_ERROR)
-    try:
-        result = run(Client.from_params(module.params, dry_run=module.check_mode), module.params)
-    except DeployError as err:
-        module.fail_json(msg=err.msg, **err.details)
-    if not module._diff:
-        result.pop("diff", None)
-    module.exit_json(**result)
+    run_k8s_module(ROLLOUT_ARG_SPEC, run)
 
 
 if __name__ == "__main__":

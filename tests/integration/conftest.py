@@ -49,8 +49,8 @@ class PlaybookResult:
         return out
 
     def task(self, name, host="localhost"):
-        """The result of the last task called ``name``."""
-        found = [r for n, r in self.tasks(host) if n == name]
+        """The result of the last task called ``name`` (roles' tasks are "<role> : <name>")."""
+        found = [r for n, r in self.tasks(host) if n == name or n.endswith(" : " + name)]
         if not found:
             raise AssertionError("no task %r in the run; tasks were: %s\nstderr: %s" % (
                 name, [n for n, _ in self.tasks(host)], self.stderr[-3000:]))

@@ -3,8 +3,8 @@
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
 """meta/runtime.yml's `k8s` action group must list exactly the modules that take the auth options.
 
-Each module's real argument spec is captured by running its main() with AnsibleModule replaced by a
-recorder that stops at construction; a module takes the auth options when its spec contains every
+Each module's real argument spec is captured by running its main() with AnsibleModule's constructor
+replaced by a recorder that stops at construction (as ansible-test's validate-modules does); a module takes the auth options when its spec contains every
 entry of K8S_AUTH_ARG_SPEC unchanged.
 """
 from __future__ import absolute_import, division, print_function
@@ -16,6 +16,7 @@ import os
 
 import pytest
 import yaml
+from ansible.module_utils import basic
 
 from ansible_collections.llm_research_lab.deploy.plugins.module_utils.k8s import K8S_AUTH_ARG_SPEC
 
@@ -37,15 +38,19 @@ def capture_argument_spec(path):
     spec.loader.exec_module(module)
     seen = {}
 
-    def recorder(*args, **kwargs):
+    def recorder(self, *args, **kwargs):
         seen["argument_spec"] = kwargs.get("argument_spec", args[0] if args else None)
         raise Constructed()
 
-    if not hasattr(module, "AnsibleModule") or not hasattr(module, "main"):
-        raise AssertionError("%s has no main() building an AnsibleModule" % path)
-    module.AnsibleModule = recorder
-    with pytest.raises(Constructed):
-        module.main()
+    if not hasattr(module, "main"):
+        raise AssertionError("%s has no main()" % path)
+    original = basic.AnsibleModule.__init__
+    basic.AnsibleModule.__init__ = recorder
+    try:
+        with pytest.raises(Constructed):
+            module.main()
+    finally:
+        basic.AnsibleModule.__init__ = original
     return seen["argument_spec"], module
 
 
