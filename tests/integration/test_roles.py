@@ -19,6 +19,14 @@ from .conftest import BIN, ROOT
 NS = "llm-research-lab"
 HOST = "api.research-lab.example.com"
 REPO = "harbor.example.com/llm-research-lab/api"
+# Versions unique to this test session, so no test finds its version already deployed.
+SERIES = "v%d.%d" % (2 + int(time.time()) // 100000 % 7, int(time.time()) % 100000)
+
+
+def v(patch, suffix=""):
+    return "%s.%d%s" % (SERIES, patch, suffix)
+
+
 FAST = {
     "deploy_soak_seconds": 4,
     "deploy_analysis_interval": 1,
@@ -115,18 +123,18 @@ def stable_deployment(sandbox):
 def test_healthy_canary_is_promoted_with_zero_failed_requests(app, tmp_path):
     stable = stable_deployment(app)
     load = Load(app, str(tmp_path / "load.jsonl"))
-    result = run(app, "canary.yml", version="v1.3.0")
+    result = run(app, "canary.yml", version=v(0))
     finished = time.time()
     time.sleep(1.5)
     load.stop()
     assert not result.failed, messages(result)[-4000:]
     assert load.summary["requests"] > 1000
     assert load.failed() == [], load.failed()[:5]
-    assert image_of(app, stable) == REPO + ":v1.3.0"
+    assert image_of(app, stable) == REPO + ":" + v(0)
     assert canary_weight(app) == "0"
     assert deployment(app, "research-lab-api-canary")["spec"]["replicas"] == 0
-    assert load.versions_after(finished) == {"v1.3.0"}
-    assert set(ask_versions(app)) == {"v1.3.0"}
+    assert load.versions_after(finished) == {v(0)}
+    assert set(ask_versions(app)) == {v(0)}
     # One progress line per stage and a run report at the end.
     progress = [r["msg"] for _, r in result.tasks() if str(r.get("msg", "")).startswith("stage ")]
     assert [p.split(":")[0] for p in progress] == ["stage 5%", "stage 25%", "stage 50%", "stage 100%"], progress
@@ -147,7 +155,7 @@ def test_error_injecting_canary_is_rolled_back_in_the_first_stage(app, tmp_path)
 
     requests.delete(app.endpoints["webhook_sink_url"] + "/_requests", timeout=5)
     load = Load(app, str(tmp_path / "load.jsonl"))
-    result = run(app, "canary.yml", version="v1.3.1-err50", canary_smoke_tests=False)
+    result = run(app, "canary.yml", version=v(1, "-err50"), canary_smoke_tests=False)
     rolled_back = time.time()
     time.sleep(1.5)
     load.stop()
@@ -163,7 +171,7 @@ def test_error_injecting_canary_is_rolled_back_in_the_first_stage(app, tmp_path)
     events = requests.get(app.endpoints["webhook_sink_url"] + "/_requests", timeout=5).json()
     triggers = [e for e in events if e["path"] == "/v2/enqueue" and (e["json"] or {}).get("event_action") == "trigger"]
     assert triggers and triggers[-1]["json"]["payload"]["severity"] == "critical"
-    assert "v1.3.1-err50" in triggers[-1]["json"]["payload"]["summary"]
+    assert v(1, "-err50") in triggers[-1]["json"]["payload"]["summary"]
     # The routing key never appears in the output.
     assert "sandbox0routing0key" not in result.stdout
     assert lease(app)["metadata"]["annotations"]["deploy.llm-research-lab.io/stage"] == "rolled-back"
@@ -171,7 +179,7 @@ def test_error_injecting_canary_is_rolled_back_in_the_first_stage(app, tmp_path)
 
 def test_latency_regression_is_rolled_back_by_the_p99_check(app, tmp_path):
     load = Load(app, str(tmp_path / "load.jsonl"))
-    result = run(app, "canary.yml", version="v1.3.2-slow400ms", canary_smoke_tests=False)
+    result = run(app, "canary.yml", version=v(2, "-slow400ms"), canary_smoke_tests=False)
     load.stop()
     assert result.failed
     text = messages(result)
@@ -182,7 +190,7 @@ def test_latency_regression_is_rolled_back_by_the_p99_check(app, tmp_path):
 
 def test_canary_without_traffic_is_not_promoted(app):
     stable_image = image_of(app, stable_deployment(app))
-    result = run(app, "canary.yml", version="v1.3.3", canary_smoke_tests=False)
+    result = run(app, "canary.yml", version=v(3), canary_smoke_tests=False)
     assert result.failed
     text = messages(result)
     assert "ROLLED BACK" in text and "requests" in text, text[-3000:]
@@ -193,7 +201,7 @@ def test_healthy_blue_green_switches_with_zero_failed_requests(app, tmp_path):
     before = active_colour(app)
     load = Load(app, str(tmp_path / "load.jsonl"))
     result = app.playbook(os.path.join(ROOT, "playbooks", "blue_green.yml"),
-                          extra_vars=dict(FAST, version="v1.4.0"),
+                          extra_vars=dict(FAST, version=v(4)),
                           inventory=os.path.join(ROOT, "inventories", "sandbox"),
                           env={"ANSIBLE_SHOW_CUSTOM_STATS": "true"})
     switched = time.time()
@@ -203,9 +211,9 @@ def test_healthy_blue_green_switches_with_zero_failed_requests(app, tmp_path):
     after = active_colour(app)
     assert after != before
     assert load.failed() == []
-    assert load.versions_after(switched) == {"v1.4.0"}
+    assert load.versions_after(switched) == {v(4)}
     stats = (result.data or {}).get("global_custom_stats") or {}
-    assert stats.get("deploy_active_colour") == after and stats.get("deploy_version") == "v1.4.0", result.data.keys()
+    assert stats.get("deploy_active_colour") == after and stats.get("deploy_active_version") == v(4), result.data.keys()
     # The previous colour stays up for an instant rollback.
     assert deployment(app, "research-lab-api-" + before)["status"].get("readyReplicas") == 3
 
@@ -215,7 +223,7 @@ def test_broken_blue_green_is_never_switched(app, tmp_path):
     before_version = image_of(app, "research-lab-api-" + before).rsplit(":", 1)[1]
     load = Load(app, str(tmp_path / "load.jsonl"))
     # err100: pods are ready (health endpoints answer) but every API call fails the smoke tests.
-    result = run(app, "blue_green.yml", version="v1.4.1-err100")
+    result = run(app, "blue_green.yml", version=v(5, "-err100"))
     load.stop()
     assert result.failed
     text = messages(result)
@@ -228,7 +236,7 @@ def test_broken_blue_green_is_never_switched(app, tmp_path):
 def test_interrupted_canary_is_rolled_back_by_rollback_playbook(app, tmp_path):
     stable_version = image_of(app, stable_deployment(app)).rsplit(":", 1)[1]
     load = Load(app, str(tmp_path / "load.jsonl"))
-    extra = dict(FAST, version="v1.5.0", deploy_soak_seconds=8, canary_smoke_tests=False)
+    extra = dict(FAST, version=v(6), deploy_soak_seconds=8, canary_smoke_tests=False)
     proc = subprocess.Popen(
         [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "canary.yml"),
          "-i", os.path.join(ROOT, "inventories", "sandbox"), "-e", json.dumps(extra)],
@@ -258,26 +266,26 @@ def test_interrupted_canary_is_rolled_back_by_rollback_playbook(app, tmp_path):
 
 def test_second_concurrent_canary_fails_naming_the_holder(app, tmp_path):
     load = Load(app, str(tmp_path / "load.jsonl"))
-    extra = dict(FAST, version="v1.5.1", canary_smoke_tests=False)
+    extra = dict(FAST, version=v(7), canary_smoke_tests=False)
     first = subprocess.Popen(
         [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "canary.yml"),
          "-i", os.path.join(ROOT, "inventories", "sandbox"), "-e", json.dumps(extra)],
         cwd=ROOT, env=app.env(), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     holder = app.wait_for(lambda: lease(app)["spec"].get("holderIdentity"), timeout=120, what="first run holds the lease")
-    second = run(app, "canary.yml", version="v1.5.2", canary_smoke_tests=False)
+    second = run(app, "canary.yml", version=v(8), canary_smoke_tests=False)
     output, _ = first.communicate(timeout=600)
     load.stop()
     assert second.failed
     assert holder in messages(second)
     assert first.returncode == 0, output[-3000:]
-    assert image_of(app, stable_deployment(app)).endswith(":v1.5.1")
+    assert image_of(app, stable_deployment(app)).endswith(":" + v(7))
     assert load.failed() == []
 
 
 def test_prometheus_down_mid_analysis_rolls_back(app, tmp_path):
     stable_version = image_of(app, stable_deployment(app)).rsplit(":", 1)[1]
     load = Load(app, str(tmp_path / "load.jsonl"))
-    extra = dict(FAST, version="v1.6.0", deploy_soak_seconds=30, canary_smoke_tests=False)
+    extra = dict(FAST, version=v(9), deploy_soak_seconds=30, canary_smoke_tests=False)
     proc = subprocess.Popen(
         [os.path.join(BIN, "ansible-playbook"), os.path.join(ROOT, "playbooks", "canary.yml"),
          "-i", os.path.join(ROOT, "inventories", "sandbox"), "-e", json.dumps(extra)],
@@ -302,7 +310,7 @@ def test_redis_down_fails_prechecks_and_deploys_nothing(app):
     images = {c: image_of(app, "research-lab-api-" + c) for c in ("blue", "green", "canary")}
     app.ctl("redis", "stop")
     try:
-        result = run(app, "deploy.yml", version="v1.7.0", strategy="canary")
+        result = run(app, "deploy.yml", version=v(10), strategy="canary")
     finally:
         app.ctl("redis", "start")
     assert result.failed
@@ -324,10 +332,10 @@ def _versions(sandbox):
 
 def test_check_mode_changes_nothing(app):
     before = _versions(app)
-    canary = app.playbook(os.path.join(ROOT, "playbooks", "canary.yml"), extra_vars=dict(FAST, version="v1.8.0"),
+    canary = app.playbook(os.path.join(ROOT, "playbooks", "canary.yml"), extra_vars=dict(FAST, version=v(11)),
                           check=True, diff=True, inventory=os.path.join(ROOT, "inventories", "sandbox"))
     blue_green = app.playbook(os.path.join(ROOT, "playbooks", "blue_green.yml"),
-                              extra_vars=dict(FAST, version="v1.8.0"), check=True, diff=True,
+                              extra_vars=dict(FAST, version=v(11)), check=True, diff=True,
                               inventory=os.path.join(ROOT, "inventories", "sandbox"))
     after = _versions(app)
     assert not canary.failed, messages(canary)[-3000:]

@@ -13,7 +13,7 @@ import re
 from typing import Mapping, Optional
 from urllib.parse import urlsplit, urlunsplit
 
-from tests.sandbox.catalog import CatalogError, ImageBehaviour, parse_image
+from tests.sandbox.catalog import Catalog, CatalogError, ImageBehaviour, parse_image
 
 
 class ConfigError(Exception):
@@ -65,7 +65,11 @@ class Settings:
 def _behaviour(env: Mapping[str, str]) -> ImageBehaviour:
     text = env.get("SANDBOX_BEHAVIOUR", "")
     if not text:
-        return ImageBehaviour(image=env.get("SANDBOX_IMAGE", ""), kind="app", version="")
+        # Outside the sandbox (a container image built from Dockerfile, e.g. for kind) nobody
+        # passes the behaviour: take it from the image's own tag, as the catalog would.
+        image = env.get("SANDBOX_IMAGE", "")
+        found = Catalog().resolve(image) if image else None
+        return found if found is not None else ImageBehaviour(image=image, kind="app", version="")
     try:
         return ImageBehaviour.from_json(text)
     except CatalogError as exc:
