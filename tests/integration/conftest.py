@@ -11,6 +11,7 @@ Set SANDBOX_REUSE=/path/to/state-dir to run against a sandbox you started yourse
 """
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -257,3 +258,4 @@ def sandbox():
     finally:
         subprocess.run([PYTHON, "-m", "tests.sandbox", "down", "--state-dir", state_dir],
                        capture_output=True, text=True, cwd=ROOT, timeout=120)
+        shutil.rmtree(state_dir, ignore_errors=True)

@@ -376,6 +376,8 @@ class RedisServer:
             f"dir {self.data_dir}",
             'logfile ""',
             "maxclients 10000",
+            # Keep the environment readable: `down` finds leftovers by their SANDBOX_ID.
+            "set-proc-title no",
         ]
         if self.password:
             lines.append(f"requirepass {self.password}")

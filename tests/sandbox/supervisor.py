@@ -200,6 +200,8 @@ class Sandbox:
         spec["clusterIPs"] = [ip]
         spec.setdefault("ipFamilies", ["IPv4"])
         spec.setdefault("ipFamilyPolicy", "SingleStack")
+        # Given back by the store if the create is refused (invalid, already exists) or a dry run.
+        return lambda: self.ipam.services.release(ip)
 
     def _release_cluster_ip(self, plural, event_type, obj, old):
         if plural == "services" and event_type == "DELETED":

@@ -60,7 +60,7 @@ def json_patch(target, ops):
             raise PatchError("JSON patch operation %d is malformed: %s" % (index, err)) from None
         except (jsonpatch.JsonPatchException, jsonpointer.JsonPointerException) as err:
             raise PatchError("JSON patch operation %d (%s %s) cannot be applied: %s"
-                             % (index, op.get("op"), op.get("path"), err)) from None
+                             % (index, op.get("op"), op.get("path"), _without_document(err))) from None
         except (TypeError, ValueError, KeyError, IndexError) as err:
             raise PatchError("JSON patch operation %d (%s %s) is invalid: %s"
                              % (index, op.get("op"), op.get("path"), err)) from None
@@ -68,6 +68,12 @@ def json_patch(target, ops):
         raise PatchError("the JSON patch replaced the object with %s; it must stay a JSON object"
                          % _json_type(doc))
     return doc
+
+
+def _without_document(err):
+    """jsonpointer's message with the document it searched cut off ("member 'x' not found in
+    {...the whole object...}"): the Status must not echo the object, a Secret's data included."""
+    return str(err).split(" in {", 1)[0].split(" in [", 1)[0]
 
 
 def _json_type(value):

@@ -16,6 +16,8 @@ class Resource:
     singular: str = ""
     # Changes to these top-level fields do not bump metadata.generation.
     generation: bool = False
+    # Discovery categories: "all" makes `kubectl get all` list this resource, as in Kubernetes.
+    categories: tuple = ()
 
     @property
     def api_version(self):
@@ -41,6 +43,8 @@ class Resource:
                 "shortNames": list(self.short_names),
             }
         ]
+        if self.categories:
+            entries[0]["categories"] = list(self.categories)
         for sub in self.subresources:
             if sub == "scale":
                 entries.append(
@@ -70,14 +74,16 @@ class Resource:
 RESOURCES = [
     Resource("namespaces", "Namespace", "", "v1", False, ("ns",), ("status",)),
     Resource("nodes", "Node", "", "v1", False, ("no",), ("status",)),
-    Resource("pods", "Pod", "", "v1", True, ("po",), ("status",)),
-    Resource("services", "Service", "", "v1", True, ("svc",), ("status",)),
+    Resource("pods", "Pod", "", "v1", True, ("po",), ("status",), categories=("all",)),
+    Resource("services", "Service", "", "v1", True, ("svc",), ("status",), categories=("all",)),
     Resource("endpoints", "Endpoints", "", "v1", True, ("ep",), (), "endpoints"),
     Resource("configmaps", "ConfigMap", "", "v1", True, ("cm",)),
     Resource("secrets", "Secret", "", "v1", True),
     Resource("events", "Event", "", "v1", True, ("ev",)),
-    Resource("deployments", "Deployment", "apps", "v1", True, ("deploy",), ("status", "scale"), generation=True),
-    Resource("replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), ("status", "scale"), generation=True),
+    Resource("deployments", "Deployment", "apps", "v1", True, ("deploy",), ("status", "scale"), generation=True,
+             categories=("all",)),
+    Resource("replicasets", "ReplicaSet", "apps", "v1", True, ("rs",), ("status", "scale"), generation=True,
+             categories=("all",)),
     Resource("ingresses", "Ingress", "networking.k8s.io", "v1", True, ("ing",), ("status",), generation=True),
     Resource("ingressclasses", "IngressClass", "networking.k8s.io", "v1", False),
     Resource("leases", "Lease", "coordination.k8s.io", "v1", True),

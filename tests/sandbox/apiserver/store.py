@@ -99,7 +99,9 @@ class Store:
         self._watchers = {plural: set() for plural in BY_PLURAL}
         self._listeners = []
         # Hooks run on create/update after defaulting, before validation: fn(res, obj, old).
-        # The sandbox uses them to allocate Service cluster IPs, for example.
+        # The sandbox uses them to allocate Service cluster IPs, for example. A hook that
+        # reserves something returns a function that gives it back: create calls it when the
+        # request is rejected or is a dry run, so a refused request keeps nothing.
         self.admission = []
 
     # ------------------------------------------------------------------ plumbing
@@ -182,11 +184,13 @@ class Store:
         if causes:
             raise errors.invalid(res, name, invalid_message(res.kind, res.group, name, causes), causes)
 
-    def _admit(self, res, obj, old):
+    def _admit(self, res, obj, old, undo=None):
         apply_defaults(res.plural, obj)
         quantity.canonicalize(res.plural, obj)
         for hook in self.admission:
-            hook(res, obj, old)
+            release = hook(res, obj, old)
+            if release is not None and undo is not None:
+                undo.append(release)
         self._validate(res, obj, old)
 
     def create(self, res, namespace, obj, dry_run=False):
@@ -214,16 +218,24 @@ class Store:
                       "deletionGracePeriodSeconds", "managedFields", "selfLink"):
             meta.pop(field, None)
         self._require_namespace(res, namespace, creating=True)
-        self._admit(res, obj, None)
-        name = meta["name"]
-        key = self._key(res, namespace, name)
-        if key in self._data[res.plural]:
-            raise errors.already_exists(res, name)
+        undo = []
+        try:
+            self._admit(res, obj, None, undo)
+            name = meta["name"]
+            key = self._key(res, namespace, name)
+            if key in self._data[res.plural]:
+                raise errors.already_exists(res, name)
+        except errors.ApiError:
+            for release in undo:
+                release()
+            raise
         meta["uid"] = str(uuid.uuid4())
         meta["creationTimestamp"] = now_rfc3339()
         if res.generation:
             meta["generation"] = 1
         if dry_run:
+            for release in undo:
+                release()
             return obj
         meta["resourceVersion"] = self._next_rv()
         self._data[res.plural][key] = obj

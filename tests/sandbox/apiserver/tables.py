@@ -83,6 +83,13 @@ def _hosts(ing):
     return ",".join(hosts) or "*"
 
 
+def _node_roles(node):
+    """Roles from node-role.kubernetes.io/<role> labels, as kubectl's printer shows them."""
+    prefix = "node-role.kubernetes.io/"
+    roles = sorted(k[len(prefix):] for k in node["metadata"].get("labels") or {} if k.startswith(prefix))
+    return ",".join(r for r in roles if r) or "<none>"
+
+
 def _node_status(node):
     for cond in node.get("status", {}).get("conditions") or []:
         if cond.get("type") == "Ready":
@@ -131,7 +138,7 @@ COLUMNS = {
     ],
     "namespaces": [("Status", S, lambda n: n.get("status", {}).get("phase", "Active")), ("Age", S, age)],
     "nodes": [
-        ("Status", S, _node_status), ("Roles", S, lambda n: "<none>"), ("Age", S, age),
+        ("Status", S, _node_status), ("Roles", S, _node_roles), ("Age", S, age),
         ("Version", S, lambda n: n.get("status", {}).get("nodeInfo", {}).get("kubeletVersion", "")),
     ],
     "configmaps": [("Data", I, lambda c: len(c.get("data") or {}) + len(c.get("binaryData") or {})), ("Age", S, age)],

@@ -111,7 +111,18 @@ def owner_reference(owner):
 
 
 def record_event(store, obj, event_type, reason, message, component):
-    """Create or bump a core/v1 Event about ``obj`` (same reason and message: count + 1)."""
+    """Create or bump a core/v1 Event about ``obj`` (same reason and message: count + 1).
+
+    Best effort, as Kubernetes' event recorder: an Event the API refuses (its namespace is
+    being terminated, say) is dropped, and never stops the caller from doing its job (a
+    kubelet stopping a pod in a deleted namespace must still stop the process)."""
+    try:
+        _record_event(store, obj, event_type, reason, message, component)
+    except errors.ApiError as err:
+        log.debug("event %s about %s dropped: %s", reason, obj["metadata"].get("name"), err.message)
+
+
+def _record_event(store, obj, event_type, reason, message, component):
     meta = obj["metadata"]
     namespace = meta.get("namespace") or "default"
     involved = {

@@ -270,7 +270,7 @@ class Container:
 
     async def _watch_memory(self):
         while True:
-            self.rss = _tree_rss(self.process.pid)
+            self.rss = _tree_rss(self.process.pid, self.kubelet.children_map())
             if self.memory_limit and self.rss > self.memory_limit:
                 log.info("OOM-killing %s/%s (rss %d > limit %d)", self.pod["metadata"]["name"], self.name,
                          self.rss, self.memory_limit)
@@ -294,12 +294,39 @@ def _signal_group(pid, sig):
             pass
 
 
-def _tree_rss(pid):
-    try:
-        proc = psutil.Process(pid)
-        return proc.memory_info().rss + sum(c.memory_info().rss for c in proc.children(recursive=True))
-    except (psutil.NoSuchProcess, psutil.AccessDenied):
-        return 0
+def _children_by_pid():
+    """pid -> [child pids], from the parent pid field of every /proc/<pid>/stat."""
+    children = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % entry, "rb") as handle:
+                stat = handle.read()
+            # Fields after "(comm)": state, ppid, ... (comm may contain spaces and parentheses).
+            ppid = int(stat[stat.rfind(b")") + 2:].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def _tree_rss(pid, children):
+    """RSS of ``pid`` and its descendants; ``children`` maps a pid to its child pids."""
+    total, pending, seen = 0, [pid], set()
+    while pending:
+        current = pending.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        try:
+            total += psutil.Process(current).memory_info().rss
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            if current == pid:
+                return 0
+            continue
+        pending.extend(children.get(current, ()))
+    return total
 
 
 class ProcessKubelet(Kubelet):
@@ -307,10 +334,22 @@ class ProcessKubelet(Kubelet):
         super().__init__(sandbox)
         self._session = None
         self._extra_catalogs = [sandbox.config.path("catalog.yaml")]
+        self._children = None
+        self._children_at = 0.0
 
     def catalog(self):
         # Re-read on every container start so tests can add images at run time.
         return Catalog(paths=[DEFAULT_CATALOG] + [p for p in self._extra_catalogs if os.path.exists(p)])
+
+    def children_map(self):
+        """pid -> child pids for every process on the machine, read at most every 0.4 s and
+        shared by all containers: psutil's children() scans all of /proc each call, which with
+        many pods blocked the event loop (and the ingress and API server on it) for
+        milliseconds at a time."""
+        now = time.monotonic()
+        if self._children is None or now - self._children_at > 0.4:
+            self._children, self._children_at = _children_by_pid(), now
+        return self._children
 
     def log_path(self, pod, container):
         meta = pod["metadata"]
