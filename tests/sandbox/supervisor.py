@@ -22,6 +22,7 @@ from .controllers.deployment import DeploymentController
 from .controllers.endpoints import EndpointsController
 from .controllers.gc import GarbageCollector, NamespaceController
 from .controllers.replicaset import ReplicaSetController
+from .metrics_server import MetricsServer
 from .network.ipam import IPAM, BlockLock
 
 log = logging.getLogger("sandbox")
@@ -69,6 +70,10 @@ class Sandbox:
             self.components.append(component)
         self.kubelet = self._make_kubelet()
         self.kubelet.start()
+        metrics = MetricsServer(self)
+        await metrics.start()
+        self.components.append(metrics)
+        self.api.metrics = metrics
         self.write_endpoints()
 
     def _optional_components(self):

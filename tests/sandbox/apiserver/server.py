@@ -59,6 +59,7 @@ class ApiServer:
         self.address = address
         self.requests = 0
         self.control = None   # async fn(part, action) -> dict, set by the sandbox's components
+        self.metrics = None   # the metrics.k8s.io provider (metrics_server.MetricsServer), when running
 
     def app(self):
         app = web.Application(client_max_size=16 * 1024 * 1024)
@@ -92,6 +93,8 @@ class ApiServer:
             parts = path.strip("/").split("/")
             if parts[0] == "sandbox":
                 return await self._sandbox_control(request, user, parts)
+            if parts[0] == "apis" and len(parts) >= 2 and parts[1] == "metrics.k8s.io" and self.metrics is not None:
+                return self._metrics(request, parts[2:])
             if parts[0] == "api" and len(parts) >= 2:
                 group, version, rest = "", parts[1], parts[2:]
             elif parts[0] == "apis" and len(parts) >= 2:
@@ -135,7 +138,29 @@ class ApiServer:
         for group in sorted(g for g in GROUPS if g):
             gv = {"groupVersion": "%s/v1" % group, "version": "v1"}
             groups.append({"name": group, "versions": [gv], "preferredVersion": gv})
+        if self.metrics is not None:
+            gv = {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}
+            groups.append({"name": "metrics.k8s.io", "versions": [gv], "preferredVersion": gv})
         return {"kind": "APIGroupList", "apiVersion": "v1", "groups": groups}
+
+    def _metrics(self, request, rest):
+        """metrics.k8s.io/v1beta1: read-only NodeMetrics and PodMetrics."""
+        gv = {"groupVersion": "metrics.k8s.io/v1beta1", "version": "v1beta1"}
+        if not rest:
+            return _json({"kind": "APIGroup", "apiVersion": "v1", "name": "metrics.k8s.io", "versions": [gv],
+                          "preferredVersion": gv})
+        if rest[0] != "v1beta1":
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if request.method != "GET":
+            raise errors.method_not_allowed("metrics are read-only")
+        if len(rest) == 1:
+            return _json(self.metrics.discovery())
+        found = self.metrics.handle(rest[1:])
+        if found is None:
+            raise errors.ApiError(404, "NotFound", "the server could not find the requested resource")
+        if found is False:
+            raise errors.ApiError(404, "NotFound", '%s.metrics.k8s.io "%s" not found' % (rest[-2], rest[-1]))
+        return _json(found)
 
     def _group(self, group):
         if group not in GROUPS or not group:
