@@ -113,7 +113,13 @@ def app(sandbox):
     assert not result.failed, result.stdout[-3000:] + result.stderr[-3000:]
     sandbox.wait_for(lambda: all(deployment(sandbox, "research-lab-api-%s" % c)["status"].get("readyReplicas") == 3
                                  for c in ("blue", "green")), what="blue and green ready")
-    return sandbox
+    yield sandbox
+    # Leave the shared sandbox as we found it: other tests use the same host name and rule names.
+    for selector in ("app=research-lab", "app=kafka"):
+        sandbox.kubectl("delete", "deployments,services,ingresses,pods,secrets", "-l", selector, "-n", NS,
+                        "--wait=false", check=False)
+    sandbox.kubectl("delete", "lease", "research-lab-rollout", "-n", NS, "--wait=false", check=False)
+    sandbox.kubectl("delete", "configmap", "-l", "app=research-lab", "-n", "monitoring", "--wait=false", check=False)
 
 
 def stable_deployment(sandbox):
