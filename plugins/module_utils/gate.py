@@ -49,6 +49,7 @@ CHECK_OPTIONS = {
 # The gate's own options; modules add the Prometheus connection options to a deep copy.
 GATE_ARG_SPEC = {
     "checks": {"type": "list", "elements": "dict", "required": True, "options": CHECK_OPTIONS},
+    "final_checks": {"type": "list", "elements": "dict", "options": CHECK_OPTIONS},
     "interval": {"type": "float", "default": 10.0},
     "duration": {"type": "float", "default": 0.0},
     "failure_limit": {"type": "int", "default": 0},
@@ -123,16 +124,19 @@ class Check(object):
         return None
 
 
-def parse_checks(raw_checks):
-    """Validate the ``checks`` option and build Check objects; a bad check names itself."""
+def parse_checks(raw_checks, option="checks"):
+    """Validate the ``checks`` (or ``final_checks``) option and build Check objects; a bad
+    check names itself."""
     if not raw_checks:
+        if option != "checks":
+            return []
         raise DeployError("checks is empty; a gate needs at least one check; nothing was queried")
     checks = []
     seen = set()
     for index, raw in enumerate(raw_checks):
         if not isinstance(raw, dict):
-            raise DeployError("checks[%d] is %r, not a dict; nothing was queried" % (index, raw))
-        label = "checks[%d] (%s)" % (index, raw.get("name") or "no name")
+            raise DeployError("%s[%d] is %r, not a dict; nothing was queried" % (option, index, raw))
+        label = "%s[%d] (%s)" % (option, index, raw.get("name") or "no name")
         for required in ("name", "query"):
             if not raw.get(required):
                 raise DeployError("%s has no %s; nothing was queried" % (label, required))
@@ -141,7 +145,8 @@ def parse_checks(raw_checks):
             raise DeployError("%s has unknown option(s) %s; nothing was queried" % (label, ", ".join(unknown)))
         name = raw["name"]
         if name in seen:
-            raise DeployError("check name %r is used twice; names must be unique; nothing was queried" % name)
+            raise DeployError("check name %r is used twice in %s; names must be unique; nothing was queried"
+                              % (name, option))
         seen.add(name)
         values = dict((key, raw.get(key)) for key in CHECK_OPTIONS)
         for key in ("max", "min", "max_ratio", "min_ratio"):
@@ -242,17 +247,20 @@ def judge(check, value, baseline=None):
 class Analysis(object):
     """Evaluates checks round by round and keeps the counts that decide the outcome."""
 
-    def __init__(self, checks, query, failure_limit=0, error_limit=2, labels=None):
+    def __init__(self, checks, query, failure_limit=0, error_limit=2, labels=None, final_checks=()):
         self.checks = checks
+        self.final_checks = list(final_checks)
         self.query = query
         self.failure_limit = failure_limit
         self.error_limit = error_limit
         self.labels = dict(labels or {})
-        self.samples = dict((c.name, []) for c in checks)
+        names = [c.name for c in checks + self.final_checks]
+        self.samples = dict((name, []) for name in names)
         self.breaches = []
         self.errors = []
-        self.breach_counts = dict((c.name, 0) for c in checks)
-        self.errors_in_a_row = dict((c.name, 0) for c in checks)
+        self.breach_counts = dict((name, 0) for name in names)
+        self.errors_in_a_row = dict((name, 0) for name in names)
+        self.in_verdict = False  # the final round: any breach decides
         self.evaluations = 0
         self.failed_reason = None
         self.breached = False
@@ -262,9 +270,9 @@ class Analysis(object):
     def decided(self):
         return self.failed_reason is not None
 
-    def pending_checks(self):
+    def pending_checks(self, checks=None):
         """Checks whose latest query failed: they owe a real answer before the gate can pass."""
-        return [c for c in self.checks if self.errors_in_a_row[c.name] > 0]
+        return [c for c in (self.checks if checks is None else checks) if self.errors_in_a_row[c.name] > 0]
 
     def run_round(self, checks, at):
         """Evaluate ``checks`` at unix time ``at`` (one instant for the whole round)."""
@@ -321,7 +329,10 @@ class Analysis(object):
             "comparison": verdict["comparison"], "time": when, "labels": dict(self.labels),
             "breach": count, "description": check.description,
         })
-        if count > self.failure_limit and not self.decided:
+        if self.in_verdict and not self.decided:
+            self.breached = True
+            self.failed_reason = "final check %s breached: %s at %s" % (check.name, verdict["detail"], when)
+        elif count > self.failure_limit and not self.decided:
             self.breached = True
             self.failed_reason = ("check %s breached: %s at %s (breach %d, failure_limit %d)"
                                   % (check.name, verdict["detail"], when, count, self.failure_limit))
@@ -354,21 +365,23 @@ class Analysis(object):
             notes += ", %d sample(s) without data passed (on_no_data=pass)" % counts[NO_DATA_PASS]
         if counts.get(SKIPPED):
             notes += ", %d sample(s) without data skipped (on_no_data=skip)" % counts[SKIPPED]
-        return "all %d check(s) passed: %d evaluation(s) over %.1f s%s" % (
-            len(self.checks), self.evaluations, elapsed, notes)
+        final = " and %d final check(s)" % len(self.final_checks) if self.final_checks else ""
+        return "all %d check(s)%s passed: %d evaluation(s) over %.1f s%s" % (
+            len(self.checks), final, self.evaluations, elapsed, notes)
 
 
 def run_analysis(checks, query, interval=10.0, duration=0.0, failure_limit=0, error_limit=2, labels=None,
-                 clock=time.monotonic, sleep=time.sleep, now=time.time):
+                 clock=time.monotonic, sleep=time.sleep, now=time.time, final_checks=()):
     """Run the analysis window and return the result dict (see the module's RETURN).
 
     ``query(promql, at)`` returns a prometheus.QueryResult or raises PrometheusUnavailable /
     PrometheusConfigError. Configuration errors raise DeployError at once. Rounds run at
     t = 0, interval, 2*interval, ... while t <= duration; a check whose last query failed is
     re-queried every interval after the window until it answers or exceeds error_limit.
+    When the window passed, ``final_checks`` are evaluated once (errors retried the same way).
     """
     _validate_window(interval, duration, failure_limit, error_limit)
-    analysis = Analysis(checks, query, failure_limit, error_limit, labels)
+    analysis = Analysis(checks, query, failure_limit, error_limit, labels, final_checks)
     start = clock()
     analysis.elapsed = lambda: clock() - start
     slot = 0
@@ -384,6 +397,13 @@ def run_analysis(checks, query, interval=10.0, duration=0.0, failure_limit=0, er
         analysis.run_round(due, now())
         # Next slot on the interval grid that is still ahead: slow rounds skip slots, never burst.
         slot = max(slot + 1, int(math.ceil((clock() - start) / interval)))
+    due = list(analysis.final_checks) if not analysis.decided else []
+    analysis.in_verdict = True
+    while due and not analysis.decided:
+        analysis.run_round(due, now())
+        due = analysis.pending_checks(analysis.final_checks)
+        if due and not analysis.decided:
+            sleep(interval)
     elapsed = clock() - start
     return analysis.result(elapsed, passed=not analysis.decided)
 
@@ -413,6 +433,7 @@ def run_gate(params, client=None, clock=time.monotonic, sleep=time.sleep, now=ti
         for secret in filter(None, secrets):
             register_secret(secret)
     checks = parse_checks(params.get("checks"))
+    final_checks = parse_checks(params.get("final_checks"), "final_checks")
     if client is None:
         try:
             client = PrometheusClient.from_params(params)
@@ -422,7 +443,7 @@ def run_gate(params, client=None, clock=time.monotonic, sleep=time.sleep, now=ti
         checks, client.query,
         interval=params.get("interval", 10.0), duration=params.get("duration", 0.0),
         failure_limit=params.get("failure_limit", 0), error_limit=params.get("error_limit", 2),
-        labels=params.get("labels"), clock=clock, sleep=sleep, now=now)
+        labels=params.get("labels"), clock=clock, sleep=sleep, now=now, final_checks=final_checks)
     result["prometheus_url"] = safe_url(client.url)
     if not result["passed"] and (params.get("fail_on_breach", True) or not result["breached"]):
         raise DeployError(result["reason"], **result)

@@ -20,6 +20,7 @@ description:
     query API), so a ratio and its baseline describe the same moment.
   - The analysis stops as soon as one check has more than O(failure_limit) breaches, instead of
     waiting for the window to end, so a bad canary is rolled back while it soaks.
+  - When the window ends without a failure, O(final_checks) are evaluated once (the verdict).
   - A check is either an absolute threshold (O(checks[].max) and/or O(checks[].min)) or a ratio
     against a baseline query (O(checks[].baseline_query) with O(checks[].max_ratio) and/or
     O(checks[].min_ratio)), for example canary p99 latency divided by stable p99 latency.
@@ -42,6 +43,66 @@ options:
     type: list
     elements: dict
     required: true
+    suboptions:
+      name:
+        description:
+          - Name of the check, unique within O(checks). Used in samples, breaches and messages.
+        type: str
+        required: true
+      query:
+        description:
+          - PromQL expression producing one number, for example the canary's share of 5xx
+            responses (see the examples).
+          - Aggregate with C(sum) or C(max) so the result has one series.
+        type: str
+        required: true
+      max:
+        description:
+          - The check breaches when its value is greater than this.
+          - Cannot be combined with O(checks[].baseline_query).
+        type: float
+      min:
+        description:
+          - The check breaches when its value is less than this.
+          - Cannot be combined with O(checks[].baseline_query).
+        type: float
+      baseline_query:
+        description:
+          - PromQL expression for the baseline; the check compares O(checks[].query) divided by
+            this value with O(checks[].max_ratio) / O(checks[].min_ratio).
+          - An empty, C(NaN) or zero baseline is "no data".
+        type: str
+      max_ratio:
+        description:
+          - The check breaches when value / baseline is greater than this (C(2) = "more than twice the baseline").
+        type: float
+      min_ratio:
+        description:
+          - The check breaches when value / baseline is less than this.
+        type: float
+      on_no_data:
+        description:
+          - What an empty result or C(NaN) (and, for ratio checks, an empty, C(NaN) or zero baseline) means.
+          - V(fail) counts as a breach with value C(null) and reason C(no data).
+          - V(pass) counts as passed and is recorded with status C(no_data_pass).
+          - V(skip) is recorded with status C(skipped) and neither passes nor breaches.
+        type: str
+        choices: [fail, pass, skip]
+        default: fail
+      description:
+        description:
+          - Free text for reports, copied into breaches.
+        type: str
+  final_checks:
+    description:
+      - Checks evaluated once more when the window ends without a failure, at the end of the
+        window. This is the verdict of a stage, for example "enough requests to judge" or the
+        error ratio with no data failing. A breach of a final check fails the analysis whatever
+        O(failure_limit) says.
+      - Same suboptions as O(checks). A name may repeat one of O(checks); its samples then join
+        that check's list.
+    type: list
+    elements: dict
     suboptions:
       name:
         description:

@@ -93,11 +93,12 @@ class FakePrometheus(object):
         return parse_query_response(status, json.dumps(payload), "http://prometheus.test:9090")
 
 
-def analyse(checks, answers, clock=None, query_seconds=0.0, **kwargs):
+def analyse(checks, answers, clock=None, query_seconds=0.0, final=None, **kwargs):
     clock = clock or FakeClock()
     prometheus = FakePrometheus(clock, answers, query_seconds)
     result = run_analysis(parse_checks(checks), prometheus.query, clock=clock.monotonic,
-                          sleep=clock.sleep, now=clock.time, **kwargs)
+                          sleep=clock.sleep, now=clock.time, final_checks=parse_checks(final, "final_checks"),
+                          **kwargs)
     return result, prometheus, clock
 
 
@@ -233,6 +234,55 @@ def test_failure_limit_tolerates_that_many_breaches_per_check():
     assert result["evaluations"] == 6  # breaches at 2, 8 tolerated; the third (t = 10) fails
     assert "(breach 3, failure_limit 2)" in result["reason"]
     assert [b["breach"] for b in result["breaches"]] == [1, 2, 3]
+
+
+REQUESTS = {"name": "requests", "query": "requests", "min": 20}
+
+
+def test_final_checks_judge_the_window_once_at_its_end():
+    answers = {"errors": lambda s: vector("0.01"), "requests": lambda s: vector("120")}
+    result, prometheus, _c = analyse([dict(ERROR_RATIO, on_no_data="skip")], answers, interval=2, duration=10,
+                                     final=[REQUESTS, ERROR_RATIO])
+    assert result["passed"] is True
+    assert result["evaluations"] == 7  # t = 0, 2, ..., 10, then the verdict at t = 10
+    assert [q for q, second in prometheus.calls if second == 10.0] == ["errors", "requests", "errors"]
+    assert [s["status"] for s in result["samples"]["requests"]] == ["ok"]
+    assert len(result["samples"]["error_ratio"]) == 7  # the final sample joins the check's list
+    assert "and 2 final check(s) passed" in result["reason"]
+
+
+def test_a_final_breach_fails_whatever_the_failure_limit():
+    answers = {"errors": lambda s: vector("0.01"), "requests": lambda s: vector("3")}
+    result, _p, _c = analyse([ERROR_RATIO], answers, interval=2, duration=4, failure_limit=5, final=[REQUESTS])
+    assert result["passed"] is False and result["breached"] is True
+    assert result["reason"].startswith("final check requests breached: 3 < 20")
+
+
+def test_final_no_data_fails_while_the_window_skipped_it():
+    answers = {"errors": lambda s: vector()}
+    result, _p, _c = analyse([dict(ERROR_RATIO, on_no_data="skip")], answers, interval=2, duration=4,
+                             final=[ERROR_RATIO])
+    assert result["passed"] is False
+    assert [s["status"] for s in result["samples"]["error_ratio"]] == ["skipped"] * 3 + ["breach"]
+
+
+def test_final_checks_do_not_run_after_a_failed_window():
+    answers = {"errors": lambda s: vector("0.5"), "requests": lambda s: vector("100")}
+    result, prometheus, _c = analyse([ERROR_RATIO], answers, interval=2, duration=10, final=[REQUESTS])
+    assert result["passed"] is False and result["evaluations"] == 1
+    assert "requests" not in [q for q, _s in prometheus.calls]
+
+
+def test_a_final_query_error_is_retried_never_passed():
+    calls = []
+
+    def flaky(second):
+        calls.append(second)
+        return PrometheusUnavailable("HTTP 503") if len(calls) == 1 else vector("50")
+    answers = {"errors": lambda s: vector("0.01"), "requests": flaky}
+    result, _p, _c = analyse([ERROR_RATIO], answers, interval=2, duration=2, final=[REQUESTS])
+    assert result["passed"] is True
+    assert calls == [2.0, 4.0]
 
 
 def test_tolerated_breaches_are_reported_when_the_analysis_passes():
