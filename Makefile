@@ -10,7 +10,7 @@ export ANSIBLE_COLLECTIONS_PATH := $(CURDIR)/.build
 export SANDBOX_STATE_DIR ?= $(CURDIR)/.sandbox
 export PATH := $(CURDIR)/$(BIN):$(PATH)
 
-.PHONY: all venv system-packages test lint sanity unit integration molecule demo demo-down bench clean
+.PHONY: all venv system-packages bench-packages test lint sanity unit integration molecule demo demo-down bench clean
 
 all: venv
 
@@ -77,7 +77,16 @@ demo: venv
 demo-down: venv
 	$(BIN)/python -m tests.sandbox down --state-dir $(SANDBOX_STATE_DIR)
 
-bench: venv
+# The specification's shell scripts (a benchmark peer) need jq, bc and curl.
+bench-packages:
+	@missing=""; for tool in jq bc curl; do command -v $$tool >/dev/null || missing="$$missing $$tool"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+bench: venv bench-packages
 	$(BIN)/python -m tests.benchmarks
 
 clean:
