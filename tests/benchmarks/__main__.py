@@ -144,7 +144,9 @@ def main(argv=None):
     report = {"started_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "command": command,
               "make_target": "make bench", "settings": settings.as_dict(), "machine": machine(),
               "git": {"commit": git("rev-parse", "HEAD"), "describe": git("describe", "--always", "--dirty"),
-                      "uncommitted_files": len((git("status", "--porcelain") or "").splitlines())},
+                      # the suite's own outputs (docs/benchmarks*) do not count
+                      "uncommitted_files": len([line for line in (git("status", "--porcelain") or "").splitlines()
+                                                if not line[3:].startswith("docs/benchmarks")])},
               "load_before": machine_load(), "other_work_before": other_work(), "benches": {}, "errors": {}}
     if any(name in args.only for name in ("bluegreen", "canary", "failing")):
         check_script_tools()

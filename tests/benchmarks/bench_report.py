@@ -483,7 +483,7 @@ def sections(report, fig, chart_name, add):
         add("- healthy canaries promoted: %s" % outcome_text(fig["canary_outcomes"]))
     add("")
     add("Shows: whether a peer drops requests while moving traffic. Does not show: failures that only a real "
-        "ingress-nginx or kube-proxy would cause (the sandbox's proxies are its own); on this loaded machine "
+        "ingress-nginx or kube-proxy would cause (the sandbox's proxies are its own); on a loaded machine "
         "the sandbox itself stalls at times (every application fails at once, see the control load), which is "
         "why failures inside such stalls are counted apart.")
     add("")
