@@ -128,9 +128,7 @@ def parse_checks(raw_checks, option="checks"):
     """Validate the ``checks`` (or ``final_checks``) option and build Check objects; a bad
     check names itself."""
     if not raw_checks:
-        if option != "checks":
-            return []
-        raise DeployError("checks is empty; a gate needs at least one check; nothing was queried")
+        raise DeployError("%s is empty; a gate needs at least one check; nothing was queried" % option)
     checks = []
     seen = set()
     for index, raw in enumerate(raw_checks):
@@ -433,7 +431,8 @@ def run_gate(params, client=None, clock=time.monotonic, sleep=time.sleep, now=ti
         for secret in filter(None, secrets):
             register_secret(secret)
     checks = parse_checks(params.get("checks"))
-    final_checks = parse_checks(params.get("final_checks"), "final_checks")
+    # final_checks is optional: none given means no verdict round.
+    final_checks = parse_checks(params["final_checks"], "final_checks") if params.get("final_checks") else []
     if client is None:
         try:
             client = PrometheusClient.from_params(params)

@@ -9,8 +9,8 @@ load hit them alike.
 """
 import os
 
-from tests.benchmarks.common import (BenchError, KCORE, KCORE_PEER, NS, OURS, ROOT, SERVICE, SPEC, cutover, environmental,
-                                     event_time, first_action, idle_window, log, ours_vars, reset_blue_green,
+from tests.benchmarks.common import (KCORE, KCORE_PEER, NS, OURS, ROOT, SERVICE, SPEC, cutover, environmental,
+                                     event_time, first_action, idle_window, log, rounds, ours_vars, reset_blue_green,
                                      run_playbook, run_script, traffic_summary, under_load)
 
 PEERS = (OURS, SPEC, KCORE_PEER)
@@ -104,27 +104,7 @@ def run(sandbox, settings, work_dir):
     """Rounds of one run per peer (rotating order), then extra attempts for a peer with failed runs."""
     reset_blue_green(sandbox)
     idle = idle_window(sandbox, settings, os.path.join(work_dir, "bg-idle.jsonl"), settings.idle_seconds)
-    results = []
-    counter = [0]
-
-    def once(peer):
-        counter[0] += 1
-        version = "v2.0.%d" % counter[0]
-        try:
-            results.append(run_once(sandbox, settings, peer, version, work_dir))
-        except BenchError as exc:  # this run could not be measured; the others still are
-            log("blue-green %s %s: not measured: %s" % (peer, version, exc))
-            results.append({"peer": peer, "version": version, "ok": False, "error": str(exc),
-                            "failure": "not measured: %s" % exc})
-
-    for round_index in range(settings.runs):
-        order = PEERS[round_index % len(PEERS):] + PEERS[:round_index % len(PEERS)]
-        for peer in order:
-            once(peer)
-    for peer in PEERS:
-        attempts = sum(1 for r in results if r["peer"] == peer)
-        while sum(1 for r in results if r["peer"] == peer and r["ok"]) < settings.runs and \
-                attempts < settings.max_attempts:
-            once(peer)
-            attempts += 1
+    results = rounds(settings, PEERS, "blue-green", lambda n: "v2.0.%d" % n,
+                     lambda peer, version: run_once(sandbox, settings, peer, version, work_dir),
+                     lambda r: r["ok"])
     return {"namespace": NS, "idle": idle, "runs": results}

@@ -12,9 +12,9 @@ The failing runs also give the chart's data.
 import math
 import os
 
-from tests.benchmarks.common import (BenchError, CANARY, KCORE, KCORE_PEER, NS, OURS, ROOT, SPEC, WEIGHT,
-                                     canary_exposure, environmental, event_time, failed, idle_window, log, ours_vars,
-                                     reset_canary, run_playbook, run_script, traffic_summary, under_load)
+from tests.benchmarks.common import (CANARY, KCORE, KCORE_PEER, NS, OURS, ROOT, SPEC, WEIGHT, canary_exposure,
+                                     environmental, event_time, failed, idle_window, log, ours_vars, reset_canary,
+                                     rounds, run_playbook, run_script, traffic_summary, under_load)
 
 PEERS = (OURS, SPEC, KCORE_PEER)
 STAGES = (5, 25, 50, 100)
@@ -127,30 +127,10 @@ def run_once(sandbox, settings, peer, version, work_dir, failing):
 
 
 def run_series(sandbox, settings, work_dir, failing, version_prefix, success):
-    results = []
-    counter = [0]
-
-    def once(peer):
-        counter[0] += 1
-        version = "%s.%d%s" % (version_prefix, counter[0], "-err50" if failing else "")
-        try:
-            results.append(run_once(sandbox, settings, peer, version, work_dir, failing))
-        except BenchError as exc:  # this run could not be measured; the others still are
-            log("canary %s %s: not measured: %s" % (peer, version, exc))
-            results.append({"peer": peer, "version": version, "failing": failing, "ok": False, "error": str(exc),
-                            "failure": "not measured: %s" % exc})
-
-    for round_index in range(settings.runs):
-        order = PEERS[round_index % len(PEERS):] + PEERS[:round_index % len(PEERS)]
-        for peer in order:
-            once(peer)
-    for peer in PEERS:
-        attempts = sum(1 for r in results if r["peer"] == peer)
-        while sum(1 for r in results if r["peer"] == peer and success(r)) < settings.runs and \
-                attempts < settings.max_attempts:
-            once(peer)
-            attempts += 1
-    return results
+    suffix = "-err50" if failing else ""
+    return rounds(settings, PEERS, "canary", lambda n: "%s.%d%s" % (version_prefix, n, suffix),
+                  lambda peer, version: run_once(sandbox, settings, peer, version, work_dir, failing),
+                  success, failing=failing)
 
 
 def run_healthy(sandbox, settings, work_dir):

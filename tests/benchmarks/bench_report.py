@@ -243,6 +243,11 @@ def failed_cell(counts):
         cell(counts["per_run"], "", 0))
 
 
+def peers_text(values, unit="", digits=None, suffix=""):
+    """One figure for every peer on a line: "ours 0.56 s (...); spec scripts ...; kubernetes.core ..."."""
+    return "; ".join("%s %s%s" % (LABEL[p], cell(values[p], unit, digits), suffix) for p in PEERS)
+
+
 def outcome_text(outs):
     return "; ".join("%s %d/%d" % (LABEL[p], o["succeeded"], o["runs"]) for p, o in outs.items())
 
@@ -410,7 +415,7 @@ def sections(report, fig, chart_name, add):
     for key, name in (("switch_latency_s", "switch latency"), ("switch_to_first_new_s", "to the first new response"),
                       ("mixed_versions_s", "both versions answering (first new → all new)")):
         if fig.get(key):
-            add("- %s: %s" % (name, "; ".join("%s %s" % (LABEL[p], cell(fig[key][p], " s", 2)) for p in PEERS)))
+            add("- %s: %s" % (name, peers_text(fig[key], " s", 2)))
     if fig.get("bg_outcomes"):
         add("- runs that completed: %s" % outcome_text(fig["bg_outcomes"]))
         add("- runs that rolled the colour serving traffic instead of the idle one: %s" % "; ".join(
@@ -444,15 +449,13 @@ def sections(report, fig, chart_name, add):
             s["analysis_interval"], s["failure_limit"], s["soak"]))
     add("")
     if fig.get("detection_to_rollback_s"):
-        add("- detection-to-rollback: %s" % "; ".join(
-            "%s %s" % (LABEL[p], cell(fig["detection_to_rollback_s"][p], " s", 2)) for p in PEERS))
-        add("- failed requests users got meanwhile: %s" % "; ".join(
-            "%s %s" % (LABEL[p], cell(fig["failed_requests_exposed"][p], "", 0)) for p in PEERS))
+        add("- detection-to-rollback: %s" % peers_text(fig["detection_to_rollback_s"], " s", 2))
+        add("- failed requests users got meanwhile: %s" % peers_text(fig["failed_requests_exposed"], "", 0))
         add("- of which from the first failure to the decision to roll back (our gate task ending with the "
-            "breach, the kubernetes.core check task failing, the script's `ROLLBACK TRIGGERED` line): %s" % "; ".join(
-                "%s %s" % (LABEL[p], cell(fig["failure_to_decision_s"][p], " s", 2)) for p in PEERS))
-        add("- and from the decision to weight 0 on the Ingress (as the suite's poller saw it): %s" % "; ".join(
-            "%s %s" % (LABEL[p], cell(fig["decision_to_weight_zero_s"][p], " s", 2)) for p in PEERS))
+            "breach, the kubernetes.core check task failing, the script's `ROLLBACK TRIGGERED` line): %s"
+            % peers_text(fig["failure_to_decision_s"], " s", 2))
+        add("- and from the decision to weight 0 on the Ingress (as the suite's poller saw it): %s"
+            % peers_text(fig["decision_to_weight_zero_s"], " s", 2))
         add("- runs that detected the failure and rolled back: %s" % outcome_text(fig["failing_outcomes"]))
     add("")
     add("Shows: with a soak of %s s the peers need the whole soak plus their check; ours stops at the first "
@@ -498,7 +501,7 @@ def sections(report, fig, chart_name, add):
     for key, name in (("bg_overhead_s", "blue-green overhead"), ("bg_wall_s", "blue-green wall time"),
                       ("canary_overhead_s", "canary overhead"), ("canary_wall_s", "canary wall time")):
         if fig.get(key):
-            add("- %s: %s" % (name, "; ".join("%s %s" % (LABEL[p], cell(fig[key][p], " s", 1)) for p in PEERS)))
+            add("- %s: %s" % (name, peers_text(fig[key], " s", 1)))
     add("")
     add("Shows: what our extra steps (strict rollout waits, smoke tests, compare-and-swap, lease records, "
         "verdict queries, report, notification) cost in time against a script and a bare playbook. Does not "
@@ -555,7 +558,7 @@ def sections(report, fig, chart_name, add):
     for key, name in (("bg_peak_rss_mib", "blue-green"), ("canary_peak_rss_mib", "canary"),
                       ("failing_peak_rss_mib", "failing canary")):
         if fig.get(key):
-            add("- %s: %s" % (name, "; ".join("%s %s MiB" % (LABEL[p], cell(fig[key][p], "", 0)) for p in PEERS)))
+            add("- %s: %s" % (name, peers_text(fig[key], "", 0, suffix=" MiB")))
     if fig.get("scale"):
         add("- scale: %s" % "; ".join("%s apps %s MiB" % (size, cell(v["peak_rss_mib"], "", 0))
                                       for size, v in sorted(fig["scale"].items(), key=lambda kv: int(kv[0]))))

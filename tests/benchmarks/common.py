@@ -657,6 +657,36 @@ def under_load(sandbox, settings, load_path, start_peer, namespace=NS, images=()
     return run, rows, events, control_rows
 
 
+def rounds(settings, peers, bench, version_of, measure, success, **fields):
+    """Rounds of one run per peer (the order rotates so that changes of the machine's load hit
+    them alike), then extra attempts, up to settings.max_attempts, for a peer with fewer than
+    settings.runs successful runs. ``measure(peer, version)`` returns a run's result;
+    ``version_of(n)`` names the n-th run's version; a run that raises BenchError is kept as
+    not measured (with ``fields``) and the others go on."""
+    results = []
+
+    def once(peer):
+        version = version_of(len(results) + 1)
+        try:
+            results.append(measure(peer, version))
+        except BenchError as exc:
+            log("%s %s %s: not measured: %s" % (bench, peer, version, exc))
+            results.append(dict(fields, peer=peer, version=version, ok=False, error=str(exc),
+                                failure="not measured: %s" % exc))
+
+    for round_index in range(settings.runs):
+        shift = round_index % len(peers)
+        for peer in peers[shift:] + peers[:shift]:
+            once(peer)
+    for peer in peers:
+        attempts = sum(1 for r in results if r["peer"] == peer)
+        while sum(1 for r in results if r["peer"] == peer and success(r)) < settings.runs and \
+                attempts < settings.max_attempts:
+            once(peer)
+            attempts += 1
+    return results
+
+
 def idle_window(sandbox, settings, load_path, seconds):
     """The same load with no rollout at all: the failure floor of the sandbox on this machine."""
     load = Load(sandbox, load_path, settings.rps)

@@ -97,7 +97,7 @@ def analyse(checks, answers, clock=None, query_seconds=0.0, final=None, **kwargs
     clock = clock or FakeClock()
     prometheus = FakePrometheus(clock, answers, query_seconds)
     result = run_analysis(parse_checks(checks), prometheus.query, clock=clock.monotonic,
-                          sleep=clock.sleep, now=clock.time, final_checks=parse_checks(final, "final_checks"),
+                          sleep=clock.sleep, now=clock.time, final_checks=parse_checks(final, "final_checks") if final else (),
                           **kwargs)
     return result, prometheus, clock
 
