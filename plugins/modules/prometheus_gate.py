@@ -43,7 +43,7 @@ options:
     type: list
     elements: dict
     required: true
-    suboptions:
+    suboptions: &check_suboptions
       name:
         description:
           - Name of the check, unique within O(checks). Used in samples, breaches and messages.
@@ -103,56 +103,8 @@ options:
         that check's list.
     type: list
     elements: dict
-    suboptions:
-      name:
-        description:
-          - Name of the check, unique within O(checks). Used in samples, breaches and messages.
-        type: str
-        required: true
-      query:
-        description:
-          - PromQL expression producing one number, for example the canary's share of 5xx
-            responses (see the examples).
-          - Aggregate with C(sum) or C(max) so the result has one series.
-        type: str
-        required: true
-      max:
-        description:
-          - The check breaches when its value is greater than this.
-          - Cannot be combined with O(checks[].baseline_query).
-        type: float
-      min:
-        description:
-          - The check breaches when its value is less than this.
-          - Cannot be combined with O(checks[].baseline_query).
-        type: float
-      baseline_query:
-        description:
-          - PromQL expression for the baseline; the check compares O(checks[].query) divided by
-            this value with O(checks[].max_ratio) / O(checks[].min_ratio).
-          - An empty, C(NaN) or zero baseline is "no data".
-        type: str
-      max_ratio:
-        description:
-          - The check breaches when value / baseline is greater than this (C(2) = "more than twice the baseline").
-        type: float
-      min_ratio:
-        description:
-          - The check breaches when value / baseline is less than this.
-        type: float
-      on_no_data:
-        description:
-          - What an empty result or C(NaN) (and, for ratio checks, an empty, C(NaN) or zero baseline) means.
-          - V(fail) counts as a breach with value C(null) and reason C(no data).
-          - V(pass) counts as passed and is recorded with status C(no_data_pass).
-          - V(skip) is recorded with status C(skipped) and neither passes nor breaches.
-        type: str
-        choices: [fail, pass, skip]
-        default: fail
-      description:
-        description:
-          - Free text for reports, copied into breaches.
-        type: str
+    # The same suboptions as checks (the argument spec shares CHECK_OPTIONS too).
+    suboptions: *check_suboptions
   interval:
     description:
       - Seconds between evaluation rounds. Must be greater than 0.
